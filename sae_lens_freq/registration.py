@@ -25,7 +25,9 @@ def register() -> None:
     A stale entry left by a reloaded module (other class objects under the same name)
     is replaced; an entry with the very same classes is left alone.
     """
-    _register(SAE_CLASS_REGISTRY, register_sae_class, (FreqWeightedSAE, FreqWeightedSAEConfig))
+    _register(
+        SAE_CLASS_REGISTRY, register_sae_class, (FreqWeightedSAE, FreqWeightedSAEConfig)
+    )
     _register(
         SAE_TRAINING_CLASS_REGISTRY,
         register_sae_training_class,
@@ -34,7 +36,9 @@ def register() -> None:
     install_optimizer_hooks()
 
 
-def _register(registry: dict[str, Any], register_fn: Any, classes: tuple[Any, Any]) -> None:
+def _register(
+    registry: dict[str, Any], register_fn: Any, classes: tuple[Any, Any]
+) -> None:
     if registry.get(ARCHITECTURE) == classes:
         return
     registry.pop(ARCHITECTURE, None)

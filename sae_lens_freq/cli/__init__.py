@@ -12,11 +12,23 @@ from collections.abc import Sequence
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "Train an SAE through SAELens's runner (FreqSAE by default)."),
-    "bench": ("bench", "Benchmarks; `bench absorption` is the ground-truth absorption benchmark."),
-    "eval": ("evaluate", "SAELens metrics (KL/CE score, explained variance, L0, ...) of a run."),
+    "bench": (
+        "bench",
+        "Benchmarks; `bench absorption` is the ground-truth absorption benchmark.",
+    ),
+    "eval": (
+        "evaluate",
+        "SAELens metrics (KL/CE score, explained variance, L0, ...) of a run.",
+    ),
     "report": ("report", "The paper's Table 1 and training curves across runs."),
-    "saebench": ("saebench", "Run SAEBench evals (absorption, scr, tpp, core, sparse_probing)."),
-    "publish": ("publish", "Upload exported SAEs and a model card to the HuggingFace Hub."),
+    "saebench": (
+        "saebench",
+        "Run SAEBench evals (absorption, scr, tpp, core, sparse_probing).",
+    ),
+    "publish": (
+        "publish",
+        "Upload exported SAEs and a model card to the HuggingFace Hub.",
+    ),
     "sweep": ("sweep", "Train several variants on one shared activation stream."),
 }
 
@@ -40,7 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     name, rest = args[0], args[1:]
     if name not in COMMANDS:
-        print(f"unknown command {name!r}; allowed: {', '.join(COMMANDS)}\n", file=sys.stderr)
+        print(
+            f"unknown command {name!r}; allowed: {', '.join(COMMANDS)}\n",
+            file=sys.stderr,
+        )
         print(_usage(), file=sys.stderr)
         return 2
     try:
