@@ -35,7 +35,6 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from numpy.typing import NDArray
-from safetensors.torch import save_file
 from sae_lens.saes.sae import (
     SAEConfig,
     TrainCoefficientConfig,
@@ -45,6 +44,7 @@ from sae_lens.saes.sae import (
     TrainStepOutput,
 )
 from sae_lens.saes.standard_sae import StandardSAE, StandardSAEConfig
+from safetensors.torch import save_file
 from torch import nn
 from typing_extensions import override
 
@@ -86,8 +86,9 @@ class FreqWeightedSAE(StandardSAE):
 
     @override
     def to(self, *args: Any, **kwargs: Any) -> FreqWeightedSAE:  # type: ignore[override]
+        freq = self.feature_freq
         moved = super().to(*args, **kwargs)
-        _keep_feature_freq_float32(moved)
+        _keep_feature_freq_float32(moved, freq)
         return moved
 
 
@@ -128,7 +129,9 @@ class FreqWeightedTrainingSAEConfig(TrainingSAEConfig):
         _check_int("d_sae", self.d_sae, minimum=1)
         _check_int("l1_warm_up_steps", self.l1_warm_up_steps, minimum=0)
         _check_int("freq_warm_up_steps", self.freq_warm_up_steps, minimum=0)
-        _check_float("l1_coefficient", self.l1_coefficient, "[0, inf)", lambda v: v >= 0)
+        _check_float(
+            "l1_coefficient", self.l1_coefficient, "[0, inf)", lambda v: v >= 0
+        )
         _check_float(
             "freq_coefficient", self.freq_coefficient, "(-1, inf)", lambda v: v > -1
         )
@@ -183,8 +186,9 @@ class FreqWeightedTrainingSAE(TrainingSAE[FreqWeightedTrainingSAEConfig]):
 
     @override
     def to(self, *args: Any, **kwargs: Any) -> FreqWeightedTrainingSAE:  # type: ignore[override]
+        freq = self.feature_freq
         moved = super().to(*args, **kwargs)
-        _keep_feature_freq_float32(moved)
+        _keep_feature_freq_float32(moved, freq)
         return moved
 
     @override
@@ -223,15 +227,23 @@ class FreqWeightedTrainingSAE(TrainingSAE[FreqWeightedTrainingSAEConfig]):
         lam = step_input.coefficients.get("l1", self.cfg.l1_coefficient)
         beta = step_input.coefficients.get("freq", self.cfg.freq_coefficient)
         weights = self.penalty_weights(beta).to(feature_acts.dtype)
-        per_feature = feature_acts.abs() * (self.W_dec.norm(dim=1) * weights)
-        return {"l1_loss": lam * per_feature.sum(dim=-1).mean()}
+        # (1/B) sum_b sum_i c_i |h_bi| computed as sum_i c_i mean_b |h_bi|: the same
+        # sum, with one pass fewer over the (B, d_sae) activations each way.
+        flat = feature_acts.abs().reshape(-1, feature_acts.shape[-1])
+        per_feature = flat.mean(dim=0) * (self.W_dec.norm(dim=1) * weights)
+        return {"l1_loss": lam * per_feature.sum()}
 
     @override
     def training_forward_pass(self, step_input: TrainStepInput) -> TrainStepOutput:
+        # Snapshots (d_sae floats each) so the lazy metrics describe this step: the
+        # f the penalty used, and the f the step leaves, even if read later.
+        freq_applied = self.feature_freq.clone()
         output = super().training_forward_pass(step_input)
         self.update_feature_freq(output.feature_acts)
         beta = step_input.coefficients.get("freq", self.cfg.freq_coefficient)
-        output.metrics.update(self._freq_metrics(beta))
+        output.metrics.update(
+            self._freq_metrics(beta, freq_applied, self.feature_freq.clone())
+        )
         return output
 
     @torch.no_grad()
@@ -256,12 +268,13 @@ class FreqWeightedTrainingSAE(TrainingSAE[FreqWeightedTrainingSAEConfig]):
             rate /= dist.get_world_size()
         return rate
 
-    def _freq_metrics(self, beta: float) -> dict[str, Any]:
-        # Callables: SAELens evaluates them only on logging steps.
-        freq = self.feature_freq
-
+    def _freq_metrics(
+        self, beta: float, freq_applied: torch.Tensor, freq: torch.Tensor
+    ) -> dict[str, Any]:
+        # Callables: SAELens evaluates them only on logging steps. Penalty weights
+        # are the ones this step's loss applied; frequencies are after its update.
         def weight_stat(reduce: str) -> float:
-            weights = 1.0 + beta * freq
+            weights = 1.0 + beta * freq_applied
             return float(weights.mean() if reduce == "mean" else weights.max())
 
         metrics: dict[str, Any] = {
@@ -272,8 +285,8 @@ class FreqWeightedTrainingSAE(TrainingSAE[FreqWeightedTrainingSAEConfig]):
             "freq/penalty_weight_max": lambda: weight_stat("max"),
         }
         for threshold in FREQ_THRESHOLDS:
-            metrics[f"freq/frac_above_{threshold:.0e}"] = (
-                lambda t=threshold: float((freq > t).float().mean())
+            metrics[f"freq/frac_above_{threshold:.0e}"] = lambda t=threshold: float(
+                (freq > t).float().mean()
             )
         return metrics
 
@@ -389,27 +402,26 @@ def install_optimizer_hooks() -> None:
 # --- helpers -----------------------------------------------------------------
 
 
-def _register_feature_freq(sae: nn.Module) -> None:
-    device = sae.W_dec.device
+def _register_feature_freq(sae: StandardSAE | FreqWeightedTrainingSAE) -> None:
+    w_dec = sae.W_dec
     sae.register_buffer(
         "feature_freq",
-        torch.zeros(sae.W_dec.shape[0], dtype=torch.float32, device=device),
+        torch.zeros(w_dec.shape[0], dtype=torch.float32, device=w_dec.device),
         persistent=True,
     )
 
 
-def _keep_feature_freq_float32(sae: nn.Module) -> None:
+def _keep_feature_freq_float32(sae: nn.Module, freq: torch.Tensor) -> None:
     # SAE.to(dtype) casts buffers too; an EMA in bf16 would stall at small rates.
+    # Restore from the pre-cast tensor: casting the bf16 copy back loses precision.
     buf = sae.get_buffer("feature_freq")
     if buf.dtype != torch.float32:
-        sae.feature_freq = buf.float()
+        sae.feature_freq = freq.to(device=buf.device, dtype=torch.float32)
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"{name} must be an integer >= {minimum}, got {value!r}"
-        )
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def _check_float(name: str, value: Any, allowed: str, ok: Any) -> None:
