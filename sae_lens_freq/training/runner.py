@@ -57,6 +57,7 @@ from sae_lens_freq.training.checkpointing import (
     seed_everything,
 )
 from sae_lens_freq.training.interrupts import InterruptGuard, TrainingInterrupted
+from sae_lens_freq.training.evaluator import KLScoreEvaluator
 from sae_lens_freq.training.metrics_log import METRICS_FILENAME, MetricsLog
 from sae_lens_freq.training.pretokenized import (
     ensure_datasets_torch_format,
@@ -101,6 +102,13 @@ class FreqSAETrainingRunner(LanguageModelSAETrainingRunner):
         if local_pretokenized and getattr(self.model, "tokenizer", None) is not None:
             validate_local_tokenizer(cfg.dataset_path, self.model.tokenizer)
 
+        self.evaluator = KLScoreEvaluator(
+            model=self.model,
+            activations_store=self.activations_store,
+            eval_batch_size_prompts=cfg.eval_batch_size_prompts,
+            n_eval_batches=cfg.n_eval_batches,
+            model_kwargs=cfg.model_kwargs,
+        )
         store = self.activations_store
         self.exact_resume: bool = (
             not cfg.prefetch_llm_batches

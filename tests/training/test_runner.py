@@ -78,6 +78,9 @@ def test_route1_plugin_runner_writes_consistent_metrics_log(
         if "model_performance_preservation/ce_loss_score" in r
     ]
     assert evals == [19, 39]
+    kl_rows = [r for r in records if "model_behavior_preservation/kl_div_score" in r]
+    assert [r["step"] for r in kl_rows] == evals
+    assert all(r["model_behavior_preservation/kl_div_score"] <= 1.0 for r in kl_rows)
     # The last step is a logging step: its mean feature_freq is the exported one.
     final_freq = sae.get_buffer("feature_freq")
     assert records[-1]["step"] == n_steps - 1
