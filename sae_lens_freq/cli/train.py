@@ -157,6 +157,12 @@ def main(argv: list[str]) -> int:
     if command is None:
         return 0
     cfg = command.cfg
+    data_parallel = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if data_parallel:
+        # Join the job first: it pins this rank's GPU before the model is loaded.
+        from sae_lens_freq.training.distributed import init_distributed
+
+        init_distributed()
     model = None
     if command.model_path is not None:
         from sae_lens_freq.models import load_hooked_transformer
@@ -164,7 +170,7 @@ def main(argv: list[str]) -> int:
         model = load_hooked_transformer(
             command.model_path, device=cfg.llm_device or cfg.device
         )
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if data_parallel:
         return _run_distributed(cfg, model)
     from sae_lens_freq.training.interrupts import TrainingInterrupted
     from sae_lens_freq.training.runner import FreqSAETrainingRunner
@@ -186,14 +192,14 @@ def main(argv: list[str]) -> int:
 
 
 def _run_distributed(cfg: Any, model: Any) -> int:
+    import torch.distributed as dist
+
+    from sae_lens_freq.training.distributed import run_data_parallel
+
     try:
-        from sae_lens_freq.training.distributed import run_data_parallel
-    except ImportError as err:
-        raise RuntimeError(
-            f"WORLD_SIZE={os.environ['WORLD_SIZE']} asks for data-parallel training, "
-            "but sae_lens_freq.training.distributed is not available in this install"
-        ) from err
-    run_data_parallel(cfg, override_model=model)
+        run_data_parallel(cfg, override_model=model)
+    finally:
+        dist.destroy_process_group()
     return 0
 
 

@@ -105,9 +105,20 @@ def test_model_path_sets_d_in_and_loads_the_local_model(tiny_model_dir: Path) ->
 def test_torchrun_goes_through_run_data_parallel(
     tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import torch.distributed as dist
+
+    import sae_lens_freq.models as models
     import sae_lens_freq.training.distributed as distributed
 
+    events: list[str] = []
     calls: list[dict[str, Any]] = []
+    load = models.load_hooked_transformer
+    monkeypatch.setattr(distributed, "init_distributed", lambda: events.append("init"))
+    monkeypatch.setattr(
+        models,
+        "load_hooked_transformer",
+        lambda *a, **k: events.append("load") or load(*a, **k),
+    )
     monkeypatch.setattr(
         distributed,
         "run_data_parallel",
@@ -115,6 +126,7 @@ def test_torchrun_goes_through_run_data_parallel(
             {"cfg": cfg, "model": override_model}
         ),
     )
+    monkeypatch.setattr(dist, "destroy_process_group", lambda: events.append("exit"))
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert (
         train_cli.main(["--model-path", str(tiny_model_dir), "--dataset_path", "x"])
@@ -122,10 +134,8 @@ def test_torchrun_goes_through_run_data_parallel(
     )
     assert len(calls) == 1 and calls[0]["cfg"].dataset_path == "x"
     assert calls[0]["model"].cfg.d_model == 64
-
-    monkeypatch.setitem(sys.modules, "sae_lens_freq.training.distributed", None)
-    with pytest.raises(RuntimeError, match="WORLD_SIZE=2"):
-        train_cli.main(["--model-path", str(tiny_model_dir), "--dataset_path", "x"])
+    # the rank joins the job (and pins its GPU) before the model is loaded
+    assert events == ["init", "load", "exit"]
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
