@@ -140,8 +140,10 @@ def read_wandb_config(path: str | Path) -> dict[str, Any]:
         for item in items:
             key = "/".join(item.nested_key) if item.nested_key else item.key
             value = json.loads(item.value_json)
-            # wandb stores each config entry as {"value": ..., "desc": ...}
-            config[key] = value.get("value") if isinstance(value, dict) else value
+            # wandb wraps top-level entries as {"value": ..., "desc": ...}; nested
+            # dict entries (e.g. the runner's "sae") come unwrapped.
+            wrapped = isinstance(value, dict) and "value" in value
+            config[key] = value["value"] if wrapped else value
     return config
 
 

@@ -147,4 +147,7 @@ def test_each_variant_is_its_own_wandb_run(
         assert rows[-1]["losses/overall_loss"] == pytest.approx(
             plain[-1]["losses/overall_loss"]
         )
-        assert read_wandb_config(run_dir)["output_path"] == cfg.output_path
+        config = read_wandb_config(run_dir)
+        assert config["output_path"] == cfg.output_path
+        # nested entries come back whole, not as None
+        assert config["sae"]["freq_coefficient"] == cfg.sae.freq_coefficient
