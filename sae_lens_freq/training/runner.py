@@ -56,8 +56,8 @@ from sae_lens_freq.training.checkpointing import (
     restore_rng,
     seed_everything,
 )
-from sae_lens_freq.training.interrupts import InterruptGuard, TrainingInterrupted
 from sae_lens_freq.training.evaluator import KLScoreEvaluator
+from sae_lens_freq.training.interrupts import InterruptGuard, TrainingInterrupted
 from sae_lens_freq.training.metrics_log import METRICS_FILENAME, MetricsLog
 from sae_lens_freq.training.pretokenized import (
     ensure_datasets_torch_format,
