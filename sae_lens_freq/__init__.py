@@ -6,6 +6,7 @@ and ``{"architecture": "freq_weighted"}`` dicts work everywhere SAELens builds S
 """
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 from sae_lens_freq.registration import register
 from sae_lens_freq.saes import (
@@ -17,12 +18,25 @@ from sae_lens_freq.saes import (
     load_feature_freq,
 )
 
+if TYPE_CHECKING:
+    from sae_lens_freq.evaluation.saebench import run_saebench
+
 try:
     __version__ = version("sae-lens-freq")
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+local"
 
 register()
+
+
+def __getattr__(name: str) -> Any:
+    # SAEBench (and its heavy imports) load only when run_saebench is asked for.
+    if name == "run_saebench":
+        from sae_lens_freq.evaluation.saebench import run_saebench
+
+        return run_saebench
+    raise AttributeError(f"module 'sae_lens_freq' has no attribute {name!r}")
+
 
 __all__ = [
     "FEATURE_FREQ_FILENAME",
@@ -33,4 +47,5 @@ __all__ = [
     "__version__",
     "load_feature_freq",
     "register",
+    "run_saebench",
 ]
