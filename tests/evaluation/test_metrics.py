@@ -10,14 +10,11 @@ import pytest
 import torch
 from sae_lens import (
     ActivationsStore,
-    LanguageModelSAERunnerConfig,
     LanguageModelSAETrainingRunner,
-    LoggingConfig,
 )
 from safetensors.torch import load_file
 from transformer_lens import HookedTransformer
 
-from sae_lens_freq import FreqWeightedTrainingSAEConfig
 from sae_lens_freq.cli import main as cli_main
 from sae_lens_freq.evaluation.metrics import (
     METRIC_NAMES,
@@ -25,6 +22,7 @@ from sae_lens_freq.evaluation.metrics import (
     evaluate_run,
     read_run,
 )
+from sae_lens_freq.training.presets import tiny_offline_config
 
 HOOK = "blocks.1.hook_resid_post"  # conftest.TINY_HOOK
 
@@ -33,27 +31,18 @@ def train_tiny_run(
     model: HookedTransformer, dataset_dir: Path, out: Path, n_checkpoints: int = 0
 ) -> Path:
     """A real FreqSAE runner output (and checkpoints under ``out/ckpt``)."""
-    cfg = LanguageModelSAERunnerConfig(
-        sae=FreqWeightedTrainingSAEConfig(
-            d_in=64, d_sae=128, l1_coefficient=0.01, freq_warm_up_steps=4
-        ),
-        model_name="tiny-gemma2",
-        hook_name=HOOK,
-        dataset_path=str(dataset_dir),
-        streaming=False,
-        context_size=32,
+    cfg = tiny_offline_config(
+        str(dataset_dir),
+        d_sae=128,
+        l1_coefficient=0.01,
         training_tokens=4096,
         train_batch_size_tokens=256,
-        store_batch_size_prompts=4,
-        n_batches_in_buffer=8,
         lr=1e-3,
         lr_end=1e-4,
-        device="cpu",
         seed=0,
         output_path=str(out / "run"),
         checkpoint_path=str(out / "ckpt"),
         n_checkpoints=n_checkpoints,
-        logger=LoggingConfig(log_to_wandb=False),
     )
     LanguageModelSAETrainingRunner(cfg, override_model=model).run()
     return out / "run"

@@ -13,14 +13,11 @@ import pytest
 import torch
 import wandb
 from sae_lens import (
-    LanguageModelSAERunnerConfig,
     LanguageModelSAETrainingRunner,
-    LoggingConfig,
 )
 from safetensors.torch import save_file
 from transformer_lens import HookedTransformer
 
-from sae_lens_freq import FreqWeightedTrainingSAEConfig
 from sae_lens_freq.cli import main as cli_main
 from sae_lens_freq.evaluation.report import summarize_runs, table1_markdown
 from sae_lens_freq.evaluation.run_logs import (
@@ -31,6 +28,7 @@ from sae_lens_freq.evaluation.run_logs import (
     read_wandb_offline_run,
     series,
 )
+from sae_lens_freq.training.presets import tiny_offline_config
 
 HOOK = "blocks.1.hook_resid_post"  # conftest.TINY_HOOK
 
@@ -244,31 +242,21 @@ def test_report_cli_on_a_real_run_logged_to_wandb_offline(
     wandb_dir: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    cfg = LanguageModelSAERunnerConfig(
-        sae=FreqWeightedTrainingSAEConfig(d_in=64, d_sae=96, freq_warm_up_steps=4),
-        model_name="tiny-gemma2",
-        hook_name=HOOK,
-        dataset_path=str(text_dataset_dir),
-        streaming=False,
-        context_size=32,
+    cfg = tiny_offline_config(
+        str(text_dataset_dir),
+        d_sae=96,
+        l1_coefficient=0.04,
         training_tokens=256 * 24,
         train_batch_size_tokens=256,
-        store_batch_size_prompts=4,
-        n_batches_in_buffer=8,
         lr=1e-3,
         lr_end=1e-4,
-        device="cpu",
         seed=0,
-        n_eval_batches=1,
         output_path=str(tmp_path / "run"),
-        checkpoint_path=None,
-        logger=LoggingConfig(
-            log_to_wandb=True,
-            wandb_log_frequency=2,
-            eval_every_n_wandb_logs=4,
-            log_weights_to_wandb=False,
-            wandb_project="t",
-        ),
+        log_to_wandb=True,
+        wandb_log_frequency=2,
+        eval_every_n_wandb_logs=4,
+        log_weights_to_wandb=False,
+        wandb_project="t",
     )
     LanguageModelSAETrainingRunner(cfg, override_model=tiny_model).run()
     out = tmp_path / "report"

@@ -26,9 +26,7 @@ from huggingface_hub.utils import filter_repo_objects
 from huggingface_hub.utils._paths import DEFAULT_IGNORE_PATTERNS
 from sae_lens import (
     SAE,
-    LanguageModelSAERunnerConfig,
     LanguageModelSAETrainingRunner,
-    LoggingConfig,
     StandardTrainingSAEConfig,
 )
 from safetensors.torch import load_file
@@ -38,6 +36,7 @@ from sae_lens_freq import FreqWeightedTrainingSAEConfig
 from sae_lens_freq.cli import main as cli_main
 from sae_lens_freq.evaluation.metrics import EvalSettings, evaluate_run, write_eval
 from sae_lens_freq.publishing import publish, stage_repo
+from sae_lens_freq.training.presets import tiny_offline_config
 
 HOOK = "blocks.1.hook_resid_post"  # conftest.TINY_HOOK
 REPO = "someone/tiny-freq-saes"
@@ -45,27 +44,19 @@ SENTINEL = "hf_SENTINEL_token_must_never_leak_0123456789"
 
 
 def _train(model: HookedTransformer, data: Path, out: Path, sae_cfg: Any) -> Path:
-    cfg = LanguageModelSAERunnerConfig(
-        sae=sae_cfg,
-        model_name="tiny-gemma2",
-        hook_name=HOOK,
-        dataset_path=str(data),
-        streaming=False,
-        context_size=32,
+    cfg = tiny_offline_config(
+        str(data),
         training_tokens=2048,
         train_batch_size_tokens=256,
-        store_batch_size_prompts=4,
-        n_batches_in_buffer=8,
         n_batches_for_norm_estimate=4,
         lr=1e-3,
         lr_end=1e-4,
-        device="cpu",
         seed=0,
         output_path=str(out / "run"),
         checkpoint_path=str(out / "ckpt"),
         n_checkpoints=1,
-        logger=LoggingConfig(log_to_wandb=False),
     )
+    cfg.sae = sae_cfg
     LanguageModelSAETrainingRunner(cfg, override_model=model).run()
     return out / "run"
 
