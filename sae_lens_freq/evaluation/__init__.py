@@ -1,0 +1,1 @@
+"""Evaluation: the ground-truth absorption benchmark (``evaluation.absorption``) and more."""
