@@ -170,13 +170,15 @@ def main(argv: list[str]) -> int:
         model = load_hooked_transformer(
             command.model_path, device=cfg.llm_device or cfg.device
         )
-    if data_parallel:
-        return _run_distributed(cfg, model)
     from sae_lens_freq.training.interrupts import TrainingInterrupted
-    from sae_lens_freq.training.runner import FreqSAETrainingRunner
 
     try:
-        FreqSAETrainingRunner(cfg, override_model=model).run()
+        if data_parallel:
+            _run_distributed(cfg, model)
+        else:
+            from sae_lens_freq.training.runner import FreqSAETrainingRunner
+
+            FreqSAETrainingRunner(cfg, override_model=model).run()
     except TrainingInterrupted as interrupted:
         where = interrupted.checkpoint_path
         print(
@@ -191,7 +193,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _run_distributed(cfg: Any, model: Any) -> int:
+def _run_distributed(cfg: Any, model: Any) -> None:
     import torch.distributed as dist
 
     from sae_lens_freq.training.distributed import run_data_parallel
@@ -200,7 +202,6 @@ def _run_distributed(cfg: Any, model: Any) -> int:
         run_data_parallel(cfg, override_model=model)
     finally:
         dist.destroy_process_group()
-    return 0
 
 
 def _config_from_checkpoint(folder: Path) -> Any:

@@ -26,6 +26,10 @@ which describes the *global* run (``train_batch_size_tokens`` and
   position, ``activations_store_state.rank<r>.safetensors``, to rank 0's
   checkpoint folder, so ``resume_from_checkpoint`` continues every shard (at
   document granularity, like SAELens: mixing buffers start empty).
+- **Signals**: SIGINT/SIGTERM (``torchrun`` forwards them to every worker) request a
+  stop; every step starts with a max-all-reduce of that request, so all ranks stop
+  at the same step boundary and write one checkpoint there, as the single-process
+  runner does (:meth:`DataParallelSAETrainer.fit_until_signal`).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from torch import nn
 from transformer_lens.HookedTransformer import HookedRootModule
 
 from sae_lens_freq.training.checkpointing import seed_everything
+from sae_lens_freq.training.interrupts import InterruptGuard, TrainingInterrupted
 from sae_lens_freq.training.metrics_log import METRICS_FILENAME, MetricsLog
 
 
@@ -154,6 +159,8 @@ class DataParallelSAETrainer(SAETrainer[Any, Any]):
             metrics if metrics is not None and context.is_main else MetricsLog(None)
         )
         self._global_log: tuple[int, dict[str, Any]] | None = None
+        self.guard: InterruptGuard | None = None
+        """Set by :meth:`fit_until_signal`; its stop request is shared by all ranks."""
         if context.world_size > 1:
             broadcast_module_(self.sae)
             self.activation_scaler = DistributedActivationScaler()
@@ -167,7 +174,42 @@ class DataParallelSAETrainer(SAETrainer[Any, Any]):
             for handle in handles:
                 handle.remove()
 
+    def fit_until_signal(self) -> Any:
+        """``fit()`` with SIGINT/SIGTERM handled on every rank.
+
+        A signal on any rank stops all ranks at the start of the same step; a
+        checkpoint named after ``n_training_samples`` is written (rank 0 the weights
+        and trainer state, every rank its data position) and ``TrainingInterrupted``
+        is raised with its ``checkpoint_path``. The previous handlers come back.
+        """
+        with InterruptGuard() as guard:
+            self.guard = guard
+            try:
+                return self.fit()
+            except TrainingInterrupted as interrupted:
+                if interrupted.at_step_boundary and self.cfg.checkpoint_path:
+                    name = str(self.n_training_samples)
+                    self.save_checkpoint(name)
+                    interrupted.checkpoint_path = str(
+                        Path(self.cfg.checkpoint_path) / name
+                    )
+                raise
+            finally:
+                self.guard = None
+
+    def _stop_if_any_rank_was_signalled(self) -> None:
+        if self.guard is None:
+            return
+        signum = self.guard.requested_signum or 0
+        if self.context.world_size > 1:
+            flag = torch.tensor([signum], device=self.sae.W_dec.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            signum = int(flag.item())
+        if signum:
+            raise TrainingInterrupted(signum)
+
     def step(self, batch: torch.Tensor) -> TrainStepOutput:
+        self._stop_if_any_rank_was_signalled()
         fired_before = self.act_freq_scores.clone()
         output = super().step(batch)
         world = self.context.world_size
@@ -363,7 +405,13 @@ class DataParallelTrainingRunner(LanguageModelSAETrainingRunner):
         else:
             metrics.reset()
         self._compile_sae_if_needed()
-        sae = trainer.fit()
+        try:
+            sae = trainer.fit_until_signal()
+        except TrainingInterrupted:
+            metrics.flush()
+            if log_to_wandb:
+                wandb.finish(exit_code=1)
+            raise
         if main and self.cfg.output_path is not None:
             self.save_final_sae(sae, self.cfg.output_path, trainer.log_feature_sparsity)
         if log_to_wandb:

@@ -6,6 +6,9 @@
   (rank r takes rows ``[r*B, (r+1)*B)`` of every global batch), with one mid-run
   checkpoint; then a fresh trainer resumes from that checkpoint and finishes.
   Writes ``OUT/rank<r>.pt`` with both final states.
+- ``signal OUT``: the fixed stream, but rank 1 receives SIGTERM while drawing the
+  batch of step ``SIGNAL_STEP``; every rank must stop there and checkpoint, and a
+  fresh trainer resumes from that checkpoint and finishes.
 - ``tiny OUT MODEL_DIR DATA_DIR``: ``run_data_parallel`` end to end on the tiny
   model, then a second run resumed from its checkpoint. Writes ``OUT/rank<r>.pt``.
 
@@ -26,6 +29,7 @@ D_IN = 16
 D_SAE = 48
 GLOBAL_BATCH = 64
 N_STEPS = 24
+SIGNAL_STEP = 10
 
 
 def global_batches() -> list[torch.Tensor]:
@@ -127,6 +131,59 @@ def run_fixed(out: Path) -> None:
     torch.save(result, out / f"rank{ctx.rank}.pt")
 
 
+def run_signal(out: Path) -> None:
+    import signal
+
+    from sae_lens_freq.training.distributed import (
+        DataParallelSAETrainer,
+        init_distributed,
+    )
+    from sae_lens_freq.training.interrupts import TrainingInterrupted
+
+    ctx = init_distributed("gloo")
+
+    def stream() -> Iterator[torch.Tensor]:
+        for step, batch in enumerate(_shard_stream(ctx.rank, ctx.world_size, 0)):
+            if step == SIGNAL_STEP and ctx.rank == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+            yield batch
+
+    trainer = DataParallelSAETrainer(
+        cfg=trainer_config(str(out / "ckpt"), n_checkpoints=0),
+        sae=build_sae(seed=ctx.rank),
+        data_provider=stream(),
+        context=ctx,
+    )
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        trainer.fit_until_signal()
+        raise AssertionError("training was not interrupted")
+    except TrainingInterrupted as interrupted:
+        checkpoint, exit_code = interrupted.checkpoint_path, interrupted.exit_code
+    assert checkpoint is not None
+    handlers_restored = signal.getsignal(signal.SIGTERM) is previous
+
+    resumed = DataParallelSAETrainer(
+        cfg=trainer_config(None, n_checkpoints=0),
+        sae=build_sae(seed=100 + ctx.rank),
+        data_provider=iter(()),
+        context=ctx,
+    )
+    resumed.load_trainer_state(checkpoint)
+    resumed.sae.load_weights_from_checkpoint(checkpoint)
+    resume_step = resumed.n_training_steps
+    resumed.data_provider = _shard_stream(ctx.rank, ctx.world_size, resume_step)
+    resumed.fit()
+    result = {
+        "resumed": trainer_state(resumed),
+        "resume_step": resume_step,
+        "exit_code": exit_code,
+        "handlers_restored": handlers_restored,
+        "checkpoint": checkpoint,
+    }
+    torch.save(result, out / f"rank{ctx.rank}.pt")
+
+
 def run_tiny(out: Path, model_dir: str, data_dir: str) -> None:
     from sae_lens import LanguageModelSAERunnerConfig
     from sae_lens.config import LoggingConfig
@@ -184,6 +241,8 @@ if __name__ == "__main__":
     mode, out_dir = sys.argv[1], Path(sys.argv[2])
     if mode == "fixed":
         run_fixed(out_dir)
+    elif mode == "signal":
+        run_signal(out_dir)
     else:
         run_tiny(out_dir, sys.argv[3], sys.argv[4])
     import torch.distributed as dist

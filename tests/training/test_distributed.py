@@ -88,6 +88,31 @@ def test_two_ranks_equal_one_process_over_the_same_global_batches(
 
 
 @pytest.mark.slow
+def test_a_signal_on_one_rank_stops_all_ranks_with_a_checkpoint_that_resumes(
+    tmp_path: Path, reference: dict[str, Any]
+) -> None:
+    worker = _load_worker()
+    _torchrun("signal", str(tmp_path))
+    rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt") for r in range(2))
+    for state in (rank0, rank1):
+        # both ranks stopped at the step whose batch rank 1 was drawing
+        assert state["resume_step"] == worker.SIGNAL_STEP
+        assert state["exit_code"] == 128 + 15  # SIGTERM
+        assert state["handlers_restored"]
+        assert state["checkpoint"] == rank0["checkpoint"]
+        for name, ref in reference["weights"].items():
+            torch.testing.assert_close(
+                state["resumed"]["weights"][name], ref, atol=2e-5, rtol=1e-4
+            )
+        assert torch.equal(
+            state["resumed"]["act_freq_scores"], reference["act_freq_scores"]
+        )
+    checkpoint = Path(rank0["checkpoint"])
+    assert (checkpoint / "sae_weights.safetensors").is_file()
+    assert (checkpoint / "trainer_state.pt").is_file()
+
+
+@pytest.mark.slow
 def test_feature_freq_and_weights_identical_on_both_ranks(
     fixed_run: tuple[Path, list[Any]],
 ) -> None:
