@@ -8,7 +8,9 @@ built or fine-tuned locally (or the offline test model) is kept as a folder::
     DIR/tokenizer/           a HuggingFace tokenizer (save_pretrained)
 
 ``load_hooked_transformer(DIR)`` rebuilds it; the ``train``, ``eval`` and
-``saebench`` commands take such a folder through ``--model-path``.
+``saebench`` commands take such a folder through ``--model-path``. ``train`` records
+the folder's absolute path as the run's ``model_name``, so ``eval`` and ``saebench``
+find the model again without being told (``is_local_model_folder``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,14 @@ def save_hooked_transformer(model: HookedTransformer, path: str | Path) -> Path:
     if model.tokenizer is not None:
         model.tokenizer.save_pretrained(out / TOKENIZER_DIR)
     return out
+
+
+def is_local_model_folder(name: str | Path | None) -> bool:
+    """Whether ``name`` (e.g. a run's ``model_name``) is a local model folder."""
+    if not name:
+        return False
+    folder = Path(name)
+    return (folder / CONFIG_FILE).is_file() and (folder / WEIGHTS_FILE).is_file()
 
 
 def load_hooked_transformer(path: str | Path, device: str = "cpu") -> HookedTransformer:

@@ -144,6 +144,9 @@ def parse_train_args(argv: list[str]) -> TrainCommand | None:
     if plugin.model_path is not None and _flag_value(rest, "--d_in") is None:
         model_cfg = json.loads((plugin.model_path / "config.json").read_text())
         args += ["--d_in", str(model_cfg["d_model"])]
+    if plugin.model_path is not None and _flag_value(rest, "--model_name") is None:
+        # Recorded in the run, so eval/saebench/resume find the local model again.
+        args += ["--model_name", str(plugin.model_path.resolve())]
     cfg = sae_lens_parser().parse_args(args + rest).cfg
     return TrainCommand(cfg=cfg, model_path=plugin.model_path)
 
@@ -163,10 +166,12 @@ def main(argv: list[str]) -> int:
         from sae_lens_freq.training.distributed import init_distributed
 
         init_distributed()
-    model = None
-    if command.model_path is not None:
-        from sae_lens_freq.models import load_hooked_transformer
+    from sae_lens_freq.models import is_local_model_folder, load_hooked_transformer
 
+    model = None
+    if command.model_path is None and is_local_model_folder(cfg.model_name):
+        command.model_path = Path(cfg.model_name)  # a resumed local-model run
+    if command.model_path is not None:
         model = load_hooked_transformer(
             command.model_path, device=cfg.llm_device or cfg.device
         )

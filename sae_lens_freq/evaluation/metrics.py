@@ -182,14 +182,18 @@ def load_sae_for_eval(run: RunFolder, device: str) -> tuple[SAE[Any], Activation
 
 
 def load_eval_model(run: RunFolder, settings: EvalSettings) -> HookedRootModule:
-    """The run's model: ``--model-path`` if given, else SAELens's ``load_model``."""
-    if settings.model_path is not None:
-        from sae_lens_freq.models import load_hooked_transformer
-
-        return load_hooked_transformer(settings.model_path, device=settings.device)
-    from sae_lens.load_model import load_model
+    """The run's model: ``--model-path`` if given, the local model folder the run was
+    trained on (its ``model_name``), else SAELens's ``load_model`` by name."""
+    from sae_lens_freq.models import is_local_model_folder, load_hooked_transformer
 
     source = run.runner_cfg or run.metadata
+    model_path = settings.model_path
+    if model_path is None and is_local_model_folder(source.get("model_name")):
+        model_path = source["model_name"]
+    if model_path is not None:
+        return load_hooked_transformer(model_path, device=settings.device)
+    from sae_lens.load_model import load_model
+
     return load_model(
         source.get("model_class_name") or "HookedTransformer",
         source["model_name"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +213,20 @@ def test_eval_rejects_bad_input(tmp_path: Path) -> None:
         read_run(tmp_path)
     assert cli_main(["eval", str(tmp_path), "--n-batches", "1"]) == 2
     assert cli_main(["eval", str(tmp_path), str(tmp_path), "--out", "x.json"]) == 2
+
+
+def test_a_run_on_a_local_model_folder_is_evaluated_without_being_told(
+    tiny_run: Path, tiny_model: HookedTransformer, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """``train --model-path`` records the folder as ``model_name``; eval finds it."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    runner_cfg = json.loads((run / "runner_cfg.json").read_text())
+    runner_cfg["model_name"] = str(tiny_model_dir.resolve())
+    (run / "runner_cfg.json").write_text(json.dumps(runner_cfg))
+    settings = EvalSettings(
+        n_eval_reconstruction_batches=1, n_eval_sparsity_variance_batches=1
+    )
+    found = evaluate_run(run, settings, verbose=False)  # no model, no model_path
+    given = evaluate_run(run, settings, model=tiny_model, verbose=False)
+    assert found["metrics"] == given["metrics"]

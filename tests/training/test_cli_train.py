@@ -96,6 +96,8 @@ def test_resume_rejects_other_config_flags(
 def test_model_path_sets_d_in_and_loads_the_local_model(tiny_model_dir: Path) -> None:
     command = train_cli.parse_train_args(["--model-path", str(tiny_model_dir)])
     assert command is not None and command.cfg.sae.d_in == 64
+    # the run records where its model lives, for eval / saebench / resume
+    assert command.cfg.model_name == str(tiny_model_dir.resolve())
     command = train_cli.parse_train_args(
         ["--model-path", str(tiny_model_dir), "--d_in", "32"]
     )

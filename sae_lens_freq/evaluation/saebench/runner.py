@@ -114,6 +114,8 @@ def run_saebench(
         else [checkpoints]
     )
     exported = export_checkpoints(items, out / "saes", device=device)
+    if model is None:
+        model, model_name = _local_model(exported, model_name, device)
     eval_model, dtype, batch_size = _model_settings(exported, model, model_name)
     for item in exported:
         item.sae.cfg.metadata.model_name = eval_model
@@ -212,6 +214,22 @@ def _check_data_dir(data_dir: str | Path | None) -> Path | None:
     if not folder.is_dir():
         raise ValueError(f"data_dir={str(data_dir)!r} is not a folder")
     return folder
+
+
+def _local_model(
+    exported: list[ExportedSae], model_name: str | None, device: str
+) -> tuple[HookedTransformer | None, str | None]:
+    """A local model folder named by ``model_name`` or by the SAEs' shared
+    ``metadata.model_name`` (``sae-lens-freq train --model-path`` records it), loaded."""
+    from sae_lens_freq.models import is_local_model_folder, load_hooked_transformer
+
+    names = {item.sae.cfg.metadata.model_name for item in exported}
+    name = model_name or (str(next(iter(names))) if len(names) == 1 else None)
+    if not is_local_model_folder(name):
+        return None, model_name
+    assert name is not None
+    model = load_hooked_transformer(name, device=device)
+    return model, Path(name).name
 
 
 def _model_settings(

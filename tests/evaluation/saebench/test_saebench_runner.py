@@ -207,3 +207,27 @@ def test_bad_arguments_are_rejected_early(
     other.cfg.metadata.hook_name = "blocks.7.hook_resid_post"
     with pytest.raises(ValueError, match=r"blocks\.7\.hook_resid_post"):
         run_saebench([other], "core", tmp_path, model=letters_model)
+
+
+def test_a_local_model_folder_named_by_the_sae_is_found_without_being_told(
+    tiny_model_dir: Path, text_dataset_dir: Path, tmp_path: Path
+) -> None:
+    """``train --model-path`` records the folder as ``model_name``; SAEBench runs on it."""
+    from sae_lens_freq import FreqWeightedTrainingSAE, FreqWeightedTrainingSAEConfig
+
+    torch.manual_seed(0)
+    sae = FreqWeightedTrainingSAE(FreqWeightedTrainingSAEConfig(d_in=64, d_sae=96))
+    sae.cfg.metadata.model_name = str(tiny_model_dir.resolve())
+    sae.cfg.metadata.hook_name = "blocks.1.hook_resid_post"
+    sae.cfg.metadata.prepend_bos = True
+    sae.save_inference_model(tmp_path / "run")
+
+    out = tmp_path / "out"
+    results = run_saebench(
+        [str(tmp_path / "run")], "core", out, core=core_settings(text_dataset_dir)
+    )
+    ((name, by_eval),) = results.items()
+    assert by_eval["core"]["sparsity"]["l0"] > 0
+    data = _result_file(out, "core", name)
+    # served under the folder's name plus the model's fingerprint
+    assert data["eval_config"]["model_name"].startswith(f"{tiny_model_dir.name}@")
