@@ -24,7 +24,6 @@ hyperparameters to ``cfg.json``'s ``metadata.training_architecture_details``.
 
 from __future__ import annotations
 
-import math
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -47,6 +46,8 @@ from sae_lens.saes.standard_sae import StandardSAE, StandardSAEConfig
 from safetensors.torch import save_file
 from torch import nn
 from typing_extensions import override
+
+from sae_lens_freq.validation import check_int, check_number
 
 ARCHITECTURE = "freq_weighted"
 FEATURE_FREQ_FILENAME = "feature_freq.safetensors"
@@ -125,21 +126,21 @@ class FreqWeightedTrainingSAEConfig(TrainingSAEConfig):
         return ARCHITECTURE
 
     def __post_init__(self) -> None:
-        _check_int("d_in", self.d_in, minimum=1)
-        _check_int("d_sae", self.d_sae, minimum=1)
-        _check_int("l1_warm_up_steps", self.l1_warm_up_steps, minimum=0)
-        _check_int("freq_warm_up_steps", self.freq_warm_up_steps, minimum=0)
-        _check_float(
+        check_int("d_in", self.d_in, minimum=1)
+        check_int("d_sae", self.d_sae, minimum=1)
+        check_int("l1_warm_up_steps", self.l1_warm_up_steps, minimum=0)
+        check_int("freq_warm_up_steps", self.freq_warm_up_steps, minimum=0)
+        check_number(
             "l1_coefficient", self.l1_coefficient, "[0, inf)", lambda v: v >= 0
         )
-        _check_float(
+        check_number(
             "freq_coefficient", self.freq_coefficient, "(-1, inf)", lambda v: v > -1
         )
-        _check_float(
+        check_number(
             "freq_ema_decay", self.freq_ema_decay, "[0, 1)", lambda v: 0 <= v < 1
         )
         if self.decoder_init_norm is not None:
-            _check_float(
+            check_number(
                 "decoder_init_norm",
                 self.decoder_init_norm,
                 "(0, inf) or None",
@@ -417,18 +418,3 @@ def _keep_feature_freq_float32(sae: nn.Module, freq: torch.Tensor) -> None:
     buf = sae.get_buffer("feature_freq")
     if buf.dtype != torch.float32:
         sae.feature_freq = freq.to(device=buf.device, dtype=torch.float32)
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _check_float(name: str, value: Any, allowed: str, ok: Any) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or not ok(value)
-    ):
-        raise ValueError(f"{name} must be a finite number in {allowed}, got {value!r}")

@@ -8,9 +8,10 @@ absorption`` runs (under 5 minutes on 2 CPU cores); ``full_config()`` is ``--ful
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from sae_lens_freq.validation import check_int, check_number
 
 ARCHITECTURES = (
     "standard",
@@ -68,20 +69,20 @@ class SyntheticDataConfig:
         return self.n_parents * (1 + self.children_per_parent) + self.n_independent
 
     def __post_init__(self) -> None:
-        _int("n_parents", self.n_parents, 1)
-        _int("children_per_parent", self.children_per_parent, 2)
-        _int("n_independent", self.n_independent, 0)
-        _int("d_in", self.d_in, 2)
-        _int("model_seed", self.model_seed, 0)
+        check_int("n_parents", self.n_parents, 1)
+        check_int("children_per_parent", self.children_per_parent, 2)
+        check_int("n_independent", self.n_independent, 0)
+        check_int("d_in", self.d_in, 2)
+        check_int("model_seed", self.model_seed, 0)
         for name in ("parent_firing_prob", "child_firing_prob", "independent_prob_max"):
-            _num(name, getattr(self, name), "(0, 1)", lambda v: 0 < v < 1)
-        _num(
+            check_number(name, getattr(self, name), "(0, 1)", lambda v: 0 < v < 1)
+        check_number(
             "independent_prob_min",
             self.independent_prob_min,
             f"(0, independent_prob_max={self.independent_prob_max}]",
             lambda v: 0 < v <= self.independent_prob_max,
         )
-        _num("magnitude_std", self.magnitude_std, "[0, inf)", lambda v: v >= 0)
+        check_number("magnitude_std", self.magnitude_std, "[0, inf)", lambda v: v >= 0)
 
 
 @dataclass(frozen=True)
@@ -154,13 +155,13 @@ class AbsorptionBenchConfig:
         if "freq_weighted" in self.contenders and not self.freq_coefficients:
             raise ValueError("freq_coefficients must not be empty with freq_weighted")
         for beta in self.freq_coefficients:
-            _num("freq_coefficients", beta, "(-1, inf)", lambda v: v > -1)
+            check_number("freq_coefficients", beta, "(-1, inf)", lambda v: v > -1)
         if self.d_sae is not None:
-            _int("d_sae", self.d_sae, 2)
+            check_int("d_sae", self.d_sae, 2)
         if not self.target_l0s:
             raise ValueError("target_l0s must hold at least one value")
         for target in self.target_l0s:
-            _num(
+            check_number(
                 "target_l0s",
                 target,
                 f"[1, {self.width}]",
@@ -171,28 +172,28 @@ class AbsorptionBenchConfig:
                 f"seeds must be distinct and non-empty, got {self.seeds!r}"
             )
         for seed in self.seeds:
-            _int("seeds", seed, 0)
-        _int("steps", self.steps, 10)
-        _int("batch_size", self.batch_size, 1)
-        _num("lr", self.lr, "(0, inf)", lambda v: v > 0)
-        _num(
+            check_int("seeds", seed, 0)
+        check_int("steps", self.steps, 10)
+        check_int("batch_size", self.batch_size, 1)
+        check_number("lr", self.lr, "(0, inf)", lambda v: v > 0)
+        check_number(
             "freq_warm_up_fraction",
             self.freq_warm_up_fraction,
             "[0, 1]",
             lambda v: 0 <= v <= 1,
         )
-        _num(
+        check_number(
             "l1_coefficient_guess",
             self.l1_coefficient_guess,
             "(0, inf)",
             lambda v: v > 0,
         )
-        _num("l0_tolerance", self.l0_tolerance, "(0, 1)", lambda v: 0 < v < 1)
-        _int("max_calibration_runs", self.max_calibration_runs, 1)
-        _int("eval_samples", self.eval_samples, 100)
-        _int("eval_seed", self.eval_seed, 0)
-        _num("cos_threshold", self.cos_threshold, "(0, 1)", lambda v: 0 < v < 1)
-        _int("workers", self.workers, 1)
+        check_number("l0_tolerance", self.l0_tolerance, "(0, 1)", lambda v: 0 < v < 1)
+        check_int("max_calibration_runs", self.max_calibration_runs, 1)
+        check_int("eval_samples", self.eval_samples, 100)
+        check_int("eval_seed", self.eval_seed, 0)
+        check_number("cos_threshold", self.cos_threshold, "(0, 1)", lambda v: 0 < v < 1)
+        check_int("workers", self.workers, 1)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -212,18 +213,3 @@ def full_config(**overrides: Any) -> AbsorptionBenchConfig:
     }
     settings.update(overrides)
     return AbsorptionBenchConfig(**settings)
-
-
-def _int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _num(name: str, value: Any, allowed: str, ok: Any) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or not ok(value)
-    ):
-        raise ValueError(f"{name} must be a finite number in {allowed}, got {value!r}")
