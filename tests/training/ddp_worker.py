@@ -91,6 +91,25 @@ def _shard_stream(rank: int, world: int, start_step: int) -> Iterator[torch.Tens
         yield batch[rank * local : (rank + 1) * local]
 
 
+def _resume_and_finish(ctx: Any, checkpoint: str | Path) -> tuple[dict[str, Any], int]:
+    """A fresh trainer (other initial weights) resumed from ``checkpoint``, run to the
+    end of the fixed stream; returns its final state and the step it resumed at."""
+    from sae_lens_freq.training.distributed import DataParallelSAETrainer
+
+    resumed = DataParallelSAETrainer(
+        cfg=trainer_config(None, n_checkpoints=0),
+        sae=build_sae(seed=100 + ctx.rank),
+        data_provider=iter(()),
+        context=ctx,
+    )
+    resumed.load_trainer_state(checkpoint)
+    resumed.sae.load_weights_from_checkpoint(checkpoint)
+    resume_step = resumed.n_training_steps
+    resumed.data_provider = _shard_stream(ctx.rank, ctx.world_size, resume_step)
+    resumed.fit()
+    return trainer_state(resumed), resume_step
+
+
 def run_fixed(out: Path) -> None:
     from sae_lens_freq.training.distributed import (
         DataParallelSAETrainer,
@@ -112,22 +131,8 @@ def run_fixed(out: Path) -> None:
     full = trainer_state(trainer)
 
     (checkpoint,) = sorted(ckpt.iterdir())
-    resumed = DataParallelSAETrainer(
-        cfg=trainer_config(None, n_checkpoints=0),
-        sae=build_sae(seed=100 + ctx.rank),
-        data_provider=iter(()),
-        context=ctx,
-    )
-    resumed.load_trainer_state(checkpoint)
-    resumed.sae.load_weights_from_checkpoint(checkpoint)
-    resume_step = resumed.n_training_steps
-    resumed.data_provider = _shard_stream(ctx.rank, ctx.world_size, resume_step)
-    resumed.fit()
-    result = {
-        "full": full,
-        "resumed": trainer_state(resumed),
-        "resume_step": resume_step,
-    }
+    resumed, resume_step = _resume_and_finish(ctx, checkpoint)
+    result = {"full": full, "resumed": resumed, "resume_step": resume_step}
     torch.save(result, out / f"rank{ctx.rank}.pt")
 
 
@@ -163,19 +168,9 @@ def run_signal(out: Path) -> None:
     assert checkpoint is not None
     handlers_restored = signal.getsignal(signal.SIGTERM) is previous
 
-    resumed = DataParallelSAETrainer(
-        cfg=trainer_config(None, n_checkpoints=0),
-        sae=build_sae(seed=100 + ctx.rank),
-        data_provider=iter(()),
-        context=ctx,
-    )
-    resumed.load_trainer_state(checkpoint)
-    resumed.sae.load_weights_from_checkpoint(checkpoint)
-    resume_step = resumed.n_training_steps
-    resumed.data_provider = _shard_stream(ctx.rank, ctx.world_size, resume_step)
-    resumed.fit()
+    resumed, resume_step = _resume_and_finish(ctx, checkpoint)
     result = {
-        "resumed": trainer_state(resumed),
+        "resumed": resumed,
         "resume_step": resume_step,
         "exit_code": exit_code,
         "handlers_restored": handlers_restored,
