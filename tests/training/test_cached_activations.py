@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 import torch
 from sae_lens import LanguageModelSAERunnerConfig
-from sae_lens.config import LoggingConfig
 from transformer_lens import HookedTransformer
 
-from sae_lens_freq import FreqWeightedTrainingSAEConfig, load_feature_freq
+from sae_lens_freq import load_feature_freq
 from sae_lens_freq.training import FreqSAETrainingRunner, read_metrics
 from sae_lens_freq.training.cached_activations import (
     cache_activations,
     cached_tokens,
     cached_training_config,
 )
+from sae_lens_freq.training.presets import tiny_offline_config
 
 CONTEXT = 32
 PROMPTS = 4
@@ -29,24 +29,21 @@ SHARD_GB = 4 * PROMPTS * CONTEXT * 64 * 4 / 1e9
 def build_cfg(
     data_dir: Path, out: Path, training_tokens: int = N_CACHED
 ) -> LanguageModelSAERunnerConfig[Any]:
-    return LanguageModelSAERunnerConfig(
-        sae=FreqWeightedTrainingSAEConfig(d_in=64, d_sae=128, freq_warm_up_steps=4),
+    return tiny_offline_config(
+        str(data_dir),
+        l1_coefficient=0.04,
         model_name="tiny",
-        hook_name="blocks.1.hook_resid_post",
-        dataset_path=str(data_dir),
         is_dataset_tokenized=False,
+        streaming=True,
         context_size=CONTEXT,
         store_batch_size_prompts=PROMPTS,
         n_batches_in_buffer=4,
         activations_mixing_fraction=0.0,
-        train_batch_size_tokens=64,
         training_tokens=training_tokens,
         lr=1e-3,
-        checkpoint_path=None,
         output_path=str(out),
-        logger=LoggingConfig(log_to_wandb=False, wandb_log_frequency=4),
+        wandb_log_frequency=4,
         seed=7,
-        verbose=False,
     )
 
 

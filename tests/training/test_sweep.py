@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 import torch
 from sae_lens import LanguageModelSAERunnerConfig
-from sae_lens.config import LoggingConfig
 from transformer_lens import HookedTransformer
 
-from sae_lens_freq import FreqWeightedTrainingSAEConfig, load_feature_freq
+from sae_lens_freq import load_feature_freq
 from sae_lens_freq.cli import main as cli_main
 from sae_lens_freq.evaluation.report import summarize_runs
 from sae_lens_freq.training import FreqSAETrainingRunner, read_metrics
+from sae_lens_freq.training.presets import tiny_offline_config
 from sae_lens_freq.training.sweep import SweepConfig, SweepRunner, parse_grid
 
 HOOK = "blocks.1.hook_resid_post"
@@ -25,24 +25,19 @@ def build_base(
     data_dir: Path, out: Path, **overrides: Any
 ) -> LanguageModelSAERunnerConfig[Any]:
     fields: dict[str, Any] = dict(
-        sae=FreqWeightedTrainingSAEConfig(d_in=64, d_sae=128, freq_warm_up_steps=4),
+        l1_coefficient=0.04,
         model_name="tiny",
         hook_name=HOOK,
-        dataset_path=str(data_dir),
-        context_size=32,
-        store_batch_size_prompts=4,
+        streaming=True,
         n_batches_in_buffer=4,
         activations_mixing_fraction=0.0,
-        train_batch_size_tokens=64,
         training_tokens=64 * 16,
         lr=1e-3,
-        checkpoint_path=None,
         output_path=str(out),
-        logger=LoggingConfig(log_to_wandb=False, wandb_log_frequency=4),
+        wandb_log_frequency=4,
         seed=3,
-        verbose=False,
     )
-    return LanguageModelSAERunnerConfig(**{**fields, **overrides})
+    return tiny_offline_config(str(data_dir), **{**fields, **overrides})
 
 
 def test_sweep_variant_equals_a_single_run_of_its_config(
@@ -135,8 +130,13 @@ def test_each_variant_is_its_own_wandb_run(
     )
 
     monkeypatch.setenv("WANDB_MODE", "offline")
-    logger = LoggingConfig(log_to_wandb=True, wandb_project="p", wandb_log_frequency=4)
-    base = build_base(text_dataset_dir, tmp_path, logger=logger, training_tokens=64 * 8)
+    base = build_base(
+        text_dataset_dir,
+        tmp_path,
+        log_to_wandb=True,
+        wandb_project="p",
+        training_tokens=64 * 8,
+    )
     sweep = SweepConfig(base=base, freq_coefficients=[0.0, 1.0])
     SweepRunner(sweep, override_model=tiny_model).run()
     for name, cfg in sweep.variants().items():
