@@ -48,13 +48,7 @@ from sae_lens_freq.evaluation.saebench.job import (
 
 def make_config(job: EvalJob) -> Any:
     """SAEBench's ``AbsorptionEvalConfig`` for the job (overrides validated)."""
-    values: dict[str, Any] = {
-        "llm_batch_size": job.llm_batch_size,
-        "llm_dtype": job.llm_dtype,
-        **job.overrides,
-        "model_name": job.model_name,
-    }
-    return build_config(AbsorptionEvalConfig, "absorption", values)
+    return build_config(AbsorptionEvalConfig, "absorption", job.config_values())
 
 
 def run_one(job: EvalJob, config: Any, name: str, sae: SAE) -> None:

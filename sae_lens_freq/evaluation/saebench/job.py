@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from sae_lens import SAE
+
+from sae_lens_freq.evaluation.saebench.environment import working_directory
 
 NOT_ENOUGH_SIGNAL = "not_enough_signal"
 """``status`` of a record written where an eval ran but had too little signal."""
@@ -58,6 +61,24 @@ class EvalJob:
     def eval_dir(self) -> Path:
         """Folder of this eval's result files (``<out>/results/<eval>``)."""
         return self.results_dir / self.eval_name
+
+    def config_values(self, **fixed: Any) -> dict[str, Any]:
+        """Values for SAEBench's eval config: the job's model settings, then the
+        user's overrides, then what the adapter fixes (``model_name`` and ``fixed``)."""
+        return {
+            "llm_batch_size": self.llm_batch_size,
+            "llm_dtype": self.llm_dtype,
+            **self.overrides,
+            "model_name": self.model_name,
+            **fixed,
+        }
+
+    def datasets_directory(self) -> AbstractContextManager[Any]:
+        """The working directory while SAEBench loads its datasets by hub path:
+        ``data_dir`` (local copies under those paths) if given, else unchanged."""
+        if self.data_dir is None:
+            return nullcontext()
+        return working_directory(self.data_dir)
 
     def result_path(self, sae_name: str) -> Path:
         """SAEBench's own file name for a custom SAE's result."""

@@ -10,7 +10,6 @@ first: ``data_dir`` names the folder holding such copies (offline machines).
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any
 
 import sae_bench.evals.scr_and_tpp.main as scr_tpp_main
@@ -18,10 +17,7 @@ from sae_bench.evals.scr_and_tpp.eval_config import ScrAndTppEvalConfig
 from sae_bench.evals.scr_and_tpp.eval_output import ScrEvalOutput, TppEvalOutput
 from sae_lens import SAE
 
-from sae_lens_freq.evaluation.saebench.environment import (
-    restored_grad_mode,
-    working_directory,
-)
+from sae_lens_freq.evaluation.saebench.environment import restored_grad_mode
 from sae_lens_freq.evaluation.saebench.job import EvalAdapter, EvalJob, build_config
 
 
@@ -34,13 +30,7 @@ def _make_config(perform_scr: bool) -> Any:
                 f"{eval_name}.perform_scr cannot be set: choose the eval by name "
                 "('scr' or 'tpp')"
             )
-        values = {
-            "llm_batch_size": job.llm_batch_size,
-            "llm_dtype": job.llm_dtype,
-            **job.overrides,
-            "model_name": job.model_name,
-            "perform_scr": perform_scr,
-        }
+        values = job.config_values(perform_scr=perform_scr)
         return build_config(ScrAndTppEvalConfig, eval_name, values)
 
     return make_config
@@ -48,8 +38,7 @@ def _make_config(perform_scr: bool) -> Any:
 
 def run_one(job: EvalJob, config: ScrAndTppEvalConfig, name: str, sae: SAE) -> None:
     """SAEBench's SCR/TPP ``run_eval`` for one SAE, caches under the job's artifacts."""
-    data_cwd = working_directory(job.data_dir) if job.data_dir else nullcontext()
-    with data_cwd, restored_grad_mode():
+    with job.datasets_directory(), restored_grad_mode():
         scr_tpp_main.run_eval(
             config,
             [(name, sae)],

@@ -8,8 +8,6 @@ off for the duration of the call only. Datasets and caches as in ``scr_tpp``.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import sae_bench.evals.sparse_probing.main as sparse_probing_main
 from sae_bench.evals.sparse_probing.eval_config import SparseProbingEvalConfig
 from sae_bench.evals.sparse_probing.eval_output import SparseProbingEvalOutput
@@ -18,26 +16,18 @@ from sae_lens import SAE
 from sae_lens_freq.evaluation.saebench.environment import (
     jaxtyping_checks_disabled,
     restored_grad_mode,
-    working_directory,
 )
 from sae_lens_freq.evaluation.saebench.job import EvalAdapter, EvalJob, build_config
 
 
 def make_config(job: EvalJob) -> SparseProbingEvalConfig:
     """SAEBench's ``SparseProbingEvalConfig`` for the job (overrides validated)."""
-    values = {
-        "llm_batch_size": job.llm_batch_size,
-        "llm_dtype": job.llm_dtype,
-        **job.overrides,
-        "model_name": job.model_name,
-    }
-    return build_config(SparseProbingEvalConfig, "sparse_probing", values)
+    return build_config(SparseProbingEvalConfig, "sparse_probing", job.config_values())
 
 
 def run_one(job: EvalJob, config: SparseProbingEvalConfig, name: str, sae: SAE) -> None:
     """SAEBench's sparse-probing ``run_eval`` for one SAE."""
-    data_cwd = working_directory(job.data_dir) if job.data_dir else nullcontext()
-    with data_cwd, jaxtyping_checks_disabled(), restored_grad_mode():
+    with job.datasets_directory(), jaxtyping_checks_disabled(), restored_grad_mode():
         sparse_probing_main.run_eval(
             config,
             [(name, sae)],
