@@ -80,14 +80,17 @@ def summarize_run(
     rows = log[0] if log else []
     from_log: set[str] = set()
     for name in _LOGGED:
-        if metrics.get(name) is None and final_value(rows, name) is not None:
-            metrics[name] = final_value(rows, name)
+        if (
+            metrics.get(name) is None
+            and (logged := final_value(rows, name)) is not None
+        ):
+            metrics[name] = logged
             from_log.add(name)
-    if final_value(rows, "loss") is not None:
-        metrics["final_training_loss"] = final_value(rows, "loss")
+    if (final_loss := final_value(rows, "loss")) is not None:
+        metrics["final_training_loss"] = final_loss
     tokens = run.training_tokens()
-    if tokens is None and final_tokens(rows) is not None:
-        tokens = int(final_tokens(rows) or 0)
+    if tokens is None and (logged_tokens := final_tokens(rows)) is not None:
+        tokens = int(logged_tokens)
     return RunSummary(
         label=label or run.label,
         path=run.path,
