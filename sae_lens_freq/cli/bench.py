@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from sae_lens_freq.cli.arguments import parse_numbers
+
 BENCHMARKS = ("absorption",)
 
 FLAGS = {
@@ -94,11 +96,11 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     if args.contenders is not None:
         out["contenders"] = tuple(_split(args.contenders))
     if args.freq_coefficients is not None:
-        out["freq_coefficients"] = _floats(
-            "--freq-coefficients", args.freq_coefficients
+        out["freq_coefficients"] = tuple(
+            parse_numbers(args.freq_coefficients, "--freq-coefficients")
         )
     if args.target_l0 is not None:
-        out["target_l0s"] = _floats("--target-l0", args.target_l0)
+        out["target_l0s"] = tuple(parse_numbers(args.target_l0, "--target-l0"))
     return out
 
 
@@ -126,15 +128,6 @@ def main(argv: Sequence[str]) -> int:
 
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _floats(flag: str, text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in _split(text))
-    except ValueError:
-        raise ValueError(
-            f"{flag} must be comma-separated numbers, got {text!r}"
-        ) from None
 
 
 def _name_flag(message: str) -> str:

@@ -60,7 +60,8 @@ def main(argv: list[str]) -> int:
     from sae_lens.config import LoggingConfig
 
     from sae_lens_freq import FreqWeightedTrainingSAEConfig
-    from sae_lens_freq.training.sweep import SweepConfig, SweepRunner, parse_grid
+    from sae_lens_freq.cli.arguments import parse_numbers
+    from sae_lens_freq.training.sweep import SweepConfig, SweepRunner
 
     try:
         model = None
@@ -99,9 +100,11 @@ def main(argv: list[str]) -> int:
         )
         sweep = SweepConfig(
             base=base,
-            freq_coefficients=parse_grid(args.freq_coefficients, "freq_coefficients"),
-            freq_ema_decays=parse_grid(args.freq_ema_decays, "freq_ema_decays"),
-            l1_coefficients=parse_grid(args.l1_coefficients, "l1_coefficients"),
+            freq_coefficients=parse_numbers(
+                args.freq_coefficients, "freq_coefficients"
+            ),
+            freq_ema_decays=parse_numbers(args.freq_ema_decays, "freq_ema_decays"),
+            l1_coefficients=parse_numbers(args.l1_coefficients, "l1_coefficients"),
             include_standard=args.include_standard,
         )
     except ValueError as err:

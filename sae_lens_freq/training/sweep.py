@@ -26,7 +26,6 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -255,16 +254,3 @@ def _keep_records_before(log: MetricsLog, step: int) -> None:
         return
     kept = [r for r in read_metrics(path) if r["step"] < step]
     path.write_text("".join(json.dumps(r) + "\n" for r in kept))
-
-
-def parse_grid(text: str, name: str) -> list[float]:
-    """``"0,0.5,1"`` -> ``[0.0, 0.5, 1.0]``; a ValueError names ``name`` otherwise."""
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ValueError(
-            f"{name} must be comma-separated numbers, got {text!r}"
-        ) from None
-    if not values or not all(math.isfinite(v) for v in values):
-        raise ValueError(f"{name} must be comma-separated finite numbers, got {text!r}")
-    return values

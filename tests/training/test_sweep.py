@@ -13,10 +13,11 @@ from transformer_lens import HookedTransformer
 
 from sae_lens_freq import load_feature_freq
 from sae_lens_freq.cli import main as cli_main
+from sae_lens_freq.cli.arguments import parse_numbers
 from sae_lens_freq.evaluation.report import summarize_runs
 from sae_lens_freq.training import FreqSAETrainingRunner, read_metrics
 from sae_lens_freq.training.presets import tiny_offline_config
-from sae_lens_freq.training.sweep import SweepConfig, SweepRunner, parse_grid
+from sae_lens_freq.training.sweep import SweepConfig, SweepRunner
 
 HOOK = "blocks.1.hook_resid_post"
 
@@ -111,10 +112,10 @@ def test_bad_sweep_inputs_raise_value_errors(
     with pytest.raises(ValueError, match="freq_coefficients has repeated"):
         SweepConfig(base=base, freq_coefficients=[0.5, 0.5])
     with pytest.raises(ValueError, match="l1_coefficients must be"):
-        parse_grid("0.1,abc", "l1_coefficients")
+        parse_numbers("0.1,abc", "l1_coefficients")
     with pytest.raises(ValueError, match=r"base\.output_path"):
         SweepConfig(base=build_base(text_dataset_dir, tmp_path, output_path=None))
-    assert parse_grid("0, 0.5,1", "x") == [0.0, 0.5, 1.0]
+    assert parse_numbers("0, 0.5,1", "x") == [0.0, 0.5, 1.0]
 
 
 @pytest.mark.slow
