@@ -122,6 +122,8 @@ class FreqSAETrainingRunner(LanguageModelSAETrainingRunner):
         self.token_position = TokenStreamPosition(store) if self.exact_resume else None
         self.stream: ResumableActivationStream | None = None
         self.trainer: SAETrainer[Any, Any] | None = None
+        self._resume_state: ResumeState | None = None
+        """The plugin's part of the checkpoint being resumed, read once."""
         self.completed_steps = 0
         """Training steps completed, counted here (SAELens's counter lags inside a step)."""
         self._use_exact_store_position(store)
@@ -167,7 +169,7 @@ class FreqSAETrainingRunner(LanguageModelSAETrainingRunner):
         mixing buffer and the metrics file; installs the resumable data stream.
         """
         resume = self.cfg.resume_from_checkpoint
-        state = ResumeState.load(resume) if resume else None
+        state = self._load_resume_state(resume) if resume else None
         if resume is None:
             self.metrics.reset()
         else:
@@ -213,6 +215,13 @@ class FreqSAETrainingRunner(LanguageModelSAETrainingRunner):
         ).save(checkpoint_path)
         self.metrics.copy_to(checkpoint_path)
 
+    def _load_resume_state(self, checkpoint_path: str | Path) -> ResumeState | None:
+        # The store's fast-forward and restore_training_state both need it; the
+        # saved mixing buffer can be large, so it is read from disk once.
+        if self._resume_state is None:
+            self._resume_state = ResumeState.load(checkpoint_path)
+        return self._resume_state
+
     # --- instance-level wrappers ---------------------------------------------
 
     def _use_exact_store_position(self, store: Any) -> None:
@@ -221,7 +230,7 @@ class FreqSAETrainingRunner(LanguageModelSAETrainingRunner):
         original = store.load_from_checkpoint
 
         def load_from_checkpoint(checkpoint_path: str | Path) -> None:
-            state = ResumeState.load(checkpoint_path)
+            state = self._load_resume_state(checkpoint_path)
             if (
                 self.token_position is None
                 or state is None
