@@ -22,6 +22,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sae_lens_freq.metric_dicts import flatten
+
 METRICS_LOG_FILENAME = "metrics.jsonl"
 """File the plugin's runner writes into a run's ``output_path``."""
 
@@ -40,18 +42,6 @@ _WANDB_MAGIC = b":W&B"
 _BLOCK = 32768
 _CHUNK_HEADER = 7
 _FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
-
-
-def flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a/b": 1}``."""
-    flat: dict[str, Any] = {}
-    for key, value in row.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, prefix=f"{name}/"))
-        else:
-            flat[name] = value
-    return flat
 
 
 def read_metrics_jsonl(path: str | Path) -> list[dict[str, float]]:

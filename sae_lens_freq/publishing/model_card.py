@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sae_lens_freq.evaluation.run_logs import flatten
+from sae_lens_freq.metric_dicts import flatten
 
 FREQ_FORMULA = (
     r"$$\mathcal{L}(x) = \|x - \hat{x}\|_2^2 + \lambda \sum_i (1 + \beta f_i)\,"

@@ -40,6 +40,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from sae_lens_freq.metric_dicts import flatten
+
 METRICS_FILENAME = "metrics.jsonl"
 
 
@@ -70,7 +72,7 @@ class MetricsLog:
         """
         if self._pending is None:
             return
-        for key, value in _flatten(values).items():
+        for key, value in flatten(values).items():
             number = _as_number(value)
             if number is not _NOT_A_NUMBER:
                 self._pending[key] = number
@@ -123,16 +125,6 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
 
 
 _NOT_A_NUMBER = object()
-
-
-def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}/"))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def _as_number(value: Any) -> Any:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sae_lens_freq.evaluation.saebench.job import NOT_ENOUGH_SIGNAL
+from sae_lens_freq.metric_dicts import flatten
 
 Metrics = dict[str, Any]
 """SAEBench's ``eval_result_metrics`` (category -> metric -> value), or a record."""
@@ -34,17 +35,6 @@ THRESHOLD_PATTERNS = {
     "tpp": ("TPP", r"tpp_metrics\.tpp_threshold_(\d+)_total_metric$"),
 }
 PREFERRED_THRESHOLD = 20
-
-
-def flatten(metrics: Metrics) -> dict[str, Any]:
-    """``{"sparsity": {"l0": 3.0}}`` -> ``{"sparsity.l0": 3.0}``."""
-    flat: dict[str, Any] = {}
-    for key, value in metrics.items():
-        if isinstance(value, dict):
-            flat.update({f"{key}.{k}": v for k, v in flatten(value).items()})
-        else:
-            flat[key] = value
-    return flat
 
 
 def columns(eval_name: str, all_flat: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -73,7 +63,7 @@ def build_summary(
     table_columns: list[dict[str, str]] = []
     for eval_name in evals:
         flats = [
-            flatten(per_eval[eval_name])
+            flatten(per_eval[eval_name], sep=".")
             for per_eval in results.values()
             if eval_name in per_eval
             and per_eval[eval_name].get("status") != NOT_ENOUGH_SIGNAL
@@ -90,7 +80,7 @@ def build_summary(
             elif metrics.get("status") == NOT_ENOUGH_SIGNAL:
                 row[column["label"]] = NOT_ENOUGH_SIGNAL
             else:
-                row[column["label"]] = flatten(metrics).get(column["metric"])
+                row[column["label"]] = flatten(metrics, sep=".").get(column["metric"])
         rows[sae_name] = row
     return {"evals": evals, "columns": table_columns, "rows": rows, "results": results}
 
