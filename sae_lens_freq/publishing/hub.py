@@ -199,23 +199,9 @@ def _stage_sae(run: RunFolder, dest: Path, sae_id: str) -> StagedSae:
 
 def _reexport(run: RunFolder, dest: Path) -> None:
     """Load as a training SAE, fold activation scaling, save the inference form."""
-    from sae_lens.saes.sae import TrainingSAE
-    from sae_lens.training.activation_scaler import ActivationScaler
+    from sae_lens_freq.saes.export import load_with_scaling_folded
 
-    sae: Any = TrainingSAE.load_from_disk(run.path, device="cpu")
-    scaler_file = run.path / "activation_scaler.json"
-    if scaler_file.is_file():
-        scaler = ActivationScaler()
-        scaler.load(scaler_file)
-        if scaler.scaling_factor is not None:
-            sae.fold_activation_norm_scaling_factor(scaler.scaling_factor)
-        if scaler.whitening is not None:
-            sae.fold_activation_whitening(
-                mean=scaler.whitening.mean,
-                whitening_matrix=scaler.whitening.matrix,
-                unwhitening_matrix=scaler.whitening.inverse_matrix,
-            )
-    sae.save_inference_model(dest)
+    load_with_scaling_folded(run.path).save_inference_model(dest)
 
 
 def _result_files(folder: Path) -> list[Path]:

@@ -2,7 +2,8 @@
 
 Every input (an exported inference folder, a SAELens runner output folder, a FreqSAE
 or other training checkpoint, or an SAE object) goes through one path: load it as
-SAELens's *training* class, fold the decoder norms into the encoder
+SAELens's *training* class (a checkpoint's activation scaling folded in, as SAELens
+folds it at the end of training), fold the decoder norms into the encoder
 (``fold_W_dec_norm``: the SAE computes the same function with unit-norm ``W_dec``
 rows; a no-op for FreqSAE's projected decoders, needed for
 ``unit_norm_decoder=False``), and save it with ``save_inference_model``, which
@@ -23,9 +24,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from sae_lens import SAE, TrainingSAE
+from sae_lens import SAE
 
 from sae_lens_freq.evaluation.saebench.environment import safe_name
+from sae_lens_freq.saes.export import load_with_scaling_folded
 
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
@@ -117,7 +119,8 @@ def export_checkpoint(
 def _write_unit_norm_export(folder: Path, out: Path, source: str) -> None:
     architecture = json.loads((folder / CFG_FILE).read_text()).get("architecture")
     try:
-        training = TrainingSAE.load_from_disk(folder, device="cpu")
+        # A checkpoint's activation scaling is folded in, as in a runner output.
+        training = load_with_scaling_folded(folder)
     except (ValueError, KeyError):
         # Architectures SAELens can only run, not train: fold and save as they are.
         inference = SAE.load_from_disk(folder, device="cpu")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from sae_lens import SAE
+from sae_lens.training.activation_scaler import ActivationScaler
 from saebench_fixtures import HOOK, freq_checkpoint, letters_sae
 
 from sae_lens_freq import FEATURE_FREQ_FILENAME, load_feature_freq
@@ -42,6 +43,28 @@ def test_freq_checkpoint_exports_as_unit_norm_standard_sae(
     assert item.name.startswith("checkpoint_100-") and len(item.name) == 23
     assert item.folder == tmp_path / "out" / "saes" / item.name
     assert not list((tmp_path / "out" / "saes").glob(".staging*"))
+
+
+def test_a_checkpoints_activation_scaling_is_folded_into_the_export(
+    letter_directions: torch.Tensor, tmp_path: Path
+) -> None:
+    """Weights trained on scaled inputs export as an SAE that takes raw activations."""
+    ckpt = freq_checkpoint(letter_directions, tmp_path / "ckpt")
+    scale = 0.37
+    scaler = ActivationScaler()
+    scaler.scaling_factor = scale
+    scaler.save(str(ckpt / "activation_scaler.json"))
+    raw = SAE.load_from_disk(ckpt)
+
+    [item] = export_checkpoints([str(ckpt)], tmp_path / "out" / "saes")
+
+    x = 4 * torch.randn(32, raw.cfg.d_in)
+    torch.testing.assert_close(
+        _reconstruct(item.sae, x),
+        _reconstruct(raw, x * scale) / scale,
+        rtol=1e-4,
+        atol=1e-4,
+    )
 
 
 def test_objects_are_exported_without_being_changed(
